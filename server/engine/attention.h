@@ -1,0 +1,33 @@
+#ifndef ATMAN_SERVER_ENGINE_ATTENTION_H_
+#define ATMAN_SERVER_ENGINE_ATTENTION_H_
+
+#include <torch/torch.h>
+
+#include <cstdint>
+
+#include "server/engine/types.h"
+
+namespace atman::engine {
+
+// Causal scaled dot-product attention with one AtMan modifier per key.
+//
+// q: [B, H, Tq, D] for query positions start .. start + Tq - 1.
+// k, v: [B, KV, Tk, D] for key positions 0 .. Tk - 1, H a multiple of KV
+//   (query head h reads key head h / (H / KV)).
+// modifiers: [B, Tk] float32.
+// key_valid: [B, Tk] bool, false for padding past a row's length; padding is
+//   excluded from the row minimum and from the softmax.
+//
+// kMultiplicative: s' = (s - min over all valid keys of the row) * m, then
+//   scale by 1/sqrt(D), causal mask, softmax. The minimum includes keys that
+//   the causal mask hides.
+// kLogAdditive: s' = s / sqrt(D) + log(m), then causal mask, softmax.
+//
+// Scores and softmax run in float32; returns [B, H, Tq, D] in q's dtype.
+torch::Tensor ModifiedAttention(const torch::Tensor& q, const torch::Tensor& k,
+                                const torch::Tensor& v, const torch::Tensor& modifiers,
+                                const torch::Tensor& key_valid, int64_t start, ControlMode mode);
+
+}  // namespace atman::engine
+
+#endif  // ATMAN_SERVER_ENGINE_ATTENTION_H_
