@@ -36,6 +36,11 @@ struct ForwardBatch {
   int64_t start = 0;
   // One entry per row when start > 0; rows may share a cache.
   std::vector<const KvCache*> prefix;
+  // Optional, one entry per row, each >= start: keys and values of row b at
+  // positions [start, row_starts[b]) are also taken from prefix[b] instead
+  // of the computed ones, so a row's result does not depend on the batch's
+  // common start.
+  std::vector<int64_t> row_starts;
   // [B, T] float32: 1 = untouched key, below 1 suppresses, above amplifies.
   torch::Tensor modifiers;
   ControlMode mode = ControlMode::kMultiplicative;

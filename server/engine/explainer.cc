@@ -178,15 +178,15 @@ int64_t EstimateBatchBytes(const ModelInfo& info, int64_t sequence_length, int64
 }
 
 ModelReplica::ModelReplica(std::string device_name, std::unique_ptr<CausalLm> model,
-                           std::shared_ptr<const Tokenizer> tokenizer, EngineOptions options)
+                           std::shared_ptr<const Tokenizer> tokenizer, EngineOptions options,
+                           ModelInfo info)
     : device_name_(std::move(device_name)),
       model_(std::move(model)),
       tokenizer_(std::move(tokenizer)),
-      options_(options) {}
+      options_(options),
+      info_(info.name.empty() ? model_->info() : std::move(info)) {}
 
 ModelReplica::~ModelReplica() = default;
-
-const ModelInfo& ModelReplica::info() const { return model_->info(); }
 
 absl::StatusOr<std::vector<int32_t>> ModelReplica::Generate(const std::vector<int32_t>& ids,
                                                             int64_t max_new_tokens) const {

@@ -96,8 +96,10 @@ struct PerturbationRef {
 // One model on one device. Not thread-safe: one worker uses it at a time.
 class ModelReplica {
  public:
+  // `info` names the model in results; empty = the model's own info.
   ModelReplica(std::string device_name, std::unique_ptr<CausalLm> model,
-               std::shared_ptr<const Tokenizer> tokenizer, EngineOptions options);
+               std::shared_ptr<const Tokenizer> tokenizer, EngineOptions options,
+               ModelInfo info = {});
   ~ModelReplica();
 
   // Tokenizes, generates the target when it is empty, cuts units, builds the
@@ -115,7 +117,7 @@ class ModelReplica {
                                                 int64_t max_new_tokens) const;
 
   const std::string& device_name() const { return device_name_; }
-  const ModelInfo& info() const;
+  const ModelInfo& info() const { return info_; }
   const CausalLm& model() const { return *model_; }
 
  private:
@@ -125,6 +127,7 @@ class ModelReplica {
   std::unique_ptr<CausalLm> model_;
   std::shared_ptr<const Tokenizer> tokenizer_;
   EngineOptions options_;
+  ModelInfo info_;
 };
 
 // Checks a request against the model without running it: settings, lengths,

@@ -14,6 +14,8 @@ ForwardState PrepareForward(const ForwardBatch& batch, torch::Device device) {
   TORCH_CHECK(batch.start == 0 || static_cast<int64_t>(batch.prefix.size()) == rows,
               "a forward pass with start > 0 needs one prefix cache per row");
   TORCH_CHECK(batch.cache_out == nullptr || rows == 1, "cache output needs a single row");
+  TORCH_CHECK(batch.row_starts.empty() || static_cast<int64_t>(batch.row_starts.size()) == rows,
+              "row_starts needs one entry per row");
 
   ForwardState state;
   const auto ids = batch.input_ids.to(device, torch::kLong);
@@ -47,7 +49,16 @@ torch::Tensor JoinPrefix(const ForwardBatch& batch, int64_t layer, bool values,
     for (const KvCache* cache : batch.prefix) parts.push_back(cached(cache));
     prefix = torch::stack(parts, 0);
   }
-  return torch::cat({prefix.to(computed.scalar_type()), computed}, 2);
+  auto joined = torch::cat({prefix.to(computed.scalar_type()), computed}, 2);
+
+  for (size_t b = 0; b < batch.row_starts.size(); ++b) {
+    const int64_t count = batch.row_starts[b] - batch.start;
+    if (count <= 0) continue;
+    const auto& tensors = values ? batch.prefix[b]->values : batch.prefix[b]->keys;
+    joined[static_cast<int64_t>(b)].narrow(1, batch.start, count)
+        .copy_(tensors[layer].narrow(1, batch.start, count));
+  }
+  return joined;
 }
 
 void StoreCache(const ForwardBatch& batch, int64_t layer, const torch::Tensor& keys,

@@ -175,8 +175,8 @@ absl::StatusOr<std::unique_ptr<LoadedModel>> LoadModelDirectory(const std::strin
     ASSIGN_OR_RETURN(const torch::Dtype device_dtype, ParseDtype(options.dtype, device));
     ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> copy, parts.model->CopyTo(device, device_dtype));
     model->devices.push_back(name);
-    model->replicas.push_back(std::make_unique<ModelReplica>(name, std::move(copy),
-                                                             parts.tokenizer, options.engine));
+    model->replicas.push_back(std::make_unique<ModelReplica>(
+        name, std::move(copy), parts.tokenizer, options.engine, model->info));
   }
   return model;
 }

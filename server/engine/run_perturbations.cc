@@ -100,6 +100,7 @@ absl::StatusOr<std::vector<CrossEntropies>> ModelReplica::RunPerturbations(
         return absl::FailedPreconditionError("perturbations ran before their baseline pass");
       }
       forward.prefix.push_back(caches.back().get());
+      forward.row_starts.push_back(ref.request->perturbations[ref.index].first_position);
     }
   }
   torch::Tensor targets;
