@@ -168,9 +168,10 @@ int64_t EstimateBatchBytes(const ModelInfo& info, int64_t sequence_length, int64
   const int64_t rows = batch_size * sequence_length;
   const int64_t head_dim = info.heads > 0 ? info.dim / info.heads : info.dim;
   const int64_t kv_dim = info.kv_heads * head_dim;
-  // Residual, normed input, q, attention output and projections, plus the
-  // joined keys and values, the MLP's three hidden tensors, and the scores,
-  // their softmax and the mask of one layer; float32 throughout.
+  // An estimate in float32 of one layer's live tensors. The hidden states are
+  // the residual, normed input, queries, attention output and projections,
+  // the joined keys and values, and the MLP's three hidden tensors. The
+  // attention keeps scores, their softmax and the mask.
   const int64_t hidden = rows * (6 * info.dim + 4 * kv_dim + 3 * info.hidden_dim);
   const int64_t scores = 3 * batch_size * info.heads * sequence_length * sequence_length;
   const int64_t logits = 2 * batch_size * 64 * info.vocab_size;

@@ -122,6 +122,10 @@ class ModelReplica {
 
  private:
   absl::Status RunBaseline(PreparedExplanation& prepared) const;
+  absl::StatusOr<std::vector<CrossEntropies>> RunPerModeGroups(
+      const std::vector<PerturbationRef>& batch) const;
+  absl::StatusOr<std::vector<CrossEntropies>> RunSingleMode(
+      const std::vector<PerturbationRef>& batch) const;
 
   std::string device_name_;
   std::unique_ptr<CausalLm> model_;

@@ -16,7 +16,8 @@
 
 namespace atman::engine {
 
-// A parsed config.json with the path used in error messages.
+// A parsed config.json with the path used in error messages. It refers to
+// `json` without copying, so the JSON value must outlive it.
 struct HfConfig {
   const nlohmann::json& json;
   std::string path;

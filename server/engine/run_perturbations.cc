@@ -67,18 +67,23 @@ void FillRows(const std::vector<PerturbationRef>& batch, const BatchShape& shape
 
 absl::Status CheckBatch(const std::vector<PerturbationRef>& batch) {
   if (batch.empty()) return absl::InvalidArgumentError("perturbation batch is empty");
-  const ControlMode mode = batch.front().request->settings.control_mode;
   for (const PerturbationRef& ref : batch) {
     if (ref.request == nullptr || ref.index < 0 ||
         ref.index >= static_cast<int32_t>(ref.request->perturbations.size())) {
       return absl::InvalidArgumentError(
           absl::StrCat("perturbation index ", ref.index, " is out of range for its request"));
     }
-    if (ref.request->settings.control_mode != mode) {
-      return absl::InvalidArgumentError("a batch must not mix control modes");
-    }
   }
   return absl::OkStatus();
+}
+
+bool MixesControlModes(const std::vector<PerturbationRef>& batch) {
+  for (const PerturbationRef& ref : batch) {
+    if (ref.request->settings.control_mode != batch.front().request->settings.control_mode) {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -86,6 +91,35 @@ absl::Status CheckBatch(const std::vector<PerturbationRef>& batch) {
 absl::StatusOr<std::vector<CrossEntropies>> ModelReplica::RunPerturbations(
     const std::vector<PerturbationRef>& batch) const {
   RETURN_IF_ERROR(CheckBatch(batch));
+  if (MixesControlModes(batch)) return RunPerModeGroups(batch);
+  return RunSingleMode(batch);
+}
+
+// A forward pass applies one control mode, so a batch that packs requests of
+// both modes runs as one pass per mode.
+absl::StatusOr<std::vector<CrossEntropies>> ModelReplica::RunPerModeGroups(
+    const std::vector<PerturbationRef>& batch) const {
+  std::vector<CrossEntropies> results(batch.size());
+  for (const ControlMode mode : {ControlMode::kMultiplicative, ControlMode::kLogAdditive}) {
+    std::vector<PerturbationRef> group;
+    std::vector<size_t> positions;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].request->settings.control_mode != mode) continue;
+      group.push_back(batch[i]);
+      positions.push_back(i);
+    }
+    if (group.empty()) continue;
+
+    ASSIGN_OR_RETURN(std::vector<CrossEntropies> group_results, RunSingleMode(group));
+    for (size_t i = 0; i < positions.size(); ++i) {
+      results[positions[i]] = std::move(group_results[i]);
+    }
+  }
+  return results;
+}
+
+absl::StatusOr<std::vector<CrossEntropies>> ModelReplica::RunSingleMode(
+    const std::vector<PerturbationRef>& batch) const {
   const BatchShape shape = ShapeOf(batch, options_.reuse_prefix);
 
   ForwardBatch forward;

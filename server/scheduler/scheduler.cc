@@ -621,6 +621,11 @@ void Scheduler::ReportProgress(const std::shared_ptr<Request>& request, const Pr
 
 void Scheduler::Drain() { Drain(options_.drain_timeout); }
 
+void Scheduler::StopAdmitting() {
+  absl::MutexLock lock(&mutex_);
+  draining_ = true;
+}
+
 void Scheduler::Drain(absl::Duration timeout) {
   absl::MutexLock drain_lock(&drain_mutex_);
   if (drained_) return;

@@ -146,6 +146,10 @@ class Scheduler {
   void Drain();
   void Drain(absl::Duration timeout);
 
+  // Makes every later Submit return UNAVAILABLE without waiting for
+  // anything; Drain does the rest.
+  void StopAdmitting();
+
   bool draining() const;
   int64_t queue_depth() const;
   // Requests taken from the queue and not finished.

@@ -33,7 +33,7 @@ ExplainReactor::ExplainReactor(grpc::CallbackServerContext* context,
   if (status.ok()) return;
 
   VLOG(1) << "Rejected Explain for model \"" << request->model() << "\": " << status;
-  if (state_ != nullptr) state_->metrics->RecordRejected(model_, status.code());
+  if (state_ != nullptr && !submitted_) state_->metrics->RecordRejected(model_, status.code());
   FinishWithError(status);
 }
 
@@ -84,6 +84,7 @@ absl::Status ExplainReactor::Start(const v1::ExplainRequest& request) {
   submission.on_done = [this](absl::StatusOr<scheduler::ScheduledResult> result) {
     OnFinished(std::move(result));
   };
+  submitted_ = true;
   return state_->scheduler->Submit(std::move(submission));
 }
 

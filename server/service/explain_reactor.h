@@ -46,6 +46,9 @@ class ExplainReactor final : public grpc::ServerWriteReactor<v1::ExplainResponse
   std::string model_;
   uint32_t max_new_tokens_ = 0;
   uint32_t batch_size_ = 0;
+  // Set once the request reached the scheduler, which then counts its
+  // outcome in the metrics, rejection included.
+  bool submitted_ = false;
 
   absl::Mutex mutex_;
   bool writing_ ABSL_GUARDED_BY(mutex_) = false;

@@ -206,6 +206,9 @@ void Server::Drain() {
 
   LOG(INFO) << "Draining: health NOT_SERVING, new requests get UNAVAILABLE, in-flight requests "
             << "have " << absl::FormatDuration(state_->options.drain_timeout);
+  // Admission stops before health changes, so no request is accepted after
+  // a probe has seen NOT_SERVING.
+  state_->scheduler->StopAdmitting();
   state_->SetServing(false);
   state_->scheduler->Drain();
   state_->grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));

@@ -38,7 +38,8 @@ SERVER_FLAGS = {
     "devices", "dtype", "batch_size", "max_message_bytes", "queue_limit",
     "memory_budget_bytes", "drain_timeout_seconds", "reuse_prefix",
     "project_targets_only", "intra_op_threads", "tls_cert", "tls_key",
-    "tls_client_ca", "auth_token_file", "flagfile",
+    "tls_client_ca", "auth_token_file", "flagfile", "metrics_address",
+    "max_active_requests",
 }
 # Server defaults that matter when a flag is not set.
 FLAG_DEFAULTS = {"port": "50051", "metrics_port": "9090",
@@ -874,6 +875,7 @@ def run_checks(arguments):
             raise CheckError(f"--binary {arguments.binary} does not exist")
         with open(dockerfile, encoding="utf-8") as handle:
             named = runtime_packages(handle.read())
+        errors += check_binary_flags(arguments.binary)
         errors += [f"{arguments.binary}: {error}" for error in
                    check_runtime_libraries(
                        ldd_libraries(arguments.binary),
@@ -893,6 +895,16 @@ def run_checks(arguments):
         errors += [f"{variant}: {error}"
                    for error in check_manifests(docs, adapter_docs, gpu)]
     return errors, None
+
+
+def check_binary_flags(binary):
+    """Check that the server binary defines every flag in SERVER_FLAGS."""
+    result = subprocess.run([binary, "--help"], capture_output=True,
+                            text=True, check=False)
+    listed = set(re.findall(r"^\s+-(\w+) \(", result.stdout + result.stderr,
+                            re.MULTILINE))
+    return [f"{binary} has no flag --{name}, but the manifests may use it"
+            for name in sorted(SERVER_FLAGS - listed)]
 
 
 def main(argv):

@@ -357,3 +357,54 @@ TEST(ValidationTest, RejectsBadSettings) {
 
 }  // namespace
 }  // namespace atman::engine
+
+namespace atman::engine {
+namespace {
+
+TEST(PackingTest, MixedModesInOneBatchMatchSeparateRuns) {
+  ExplainInput multiplicative = TextInput("Tom had a big red ball.", " He liked");
+  ExplainInput additive = multiplicative;
+  additive.settings.control_mode = ControlMode::kLogAdditive;
+  auto first = Replica().Prepare(multiplicative);
+  auto second = Replica().Prepare(additive);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(second.ok()) << second.status();
+
+  const std::vector<PerturbationRef> mixed = {{first->get(), 0}, {second->get(), 0},
+                                              {first->get(), 1}, {second->get(), 2}};
+  const auto packed = Replica().RunPerturbations(mixed);
+  ASSERT_TRUE(packed.ok()) << packed.status();
+  ASSERT_EQ(packed->size(), mixed.size());
+  for (size_t i = 0; i < mixed.size(); ++i) {
+    const auto alone = Replica().RunPerturbations({mixed[i]});
+    ASSERT_TRUE(alone.ok()) << alone.status();
+    ASSERT_EQ((*packed)[i].size(), (*alone)[0].size());
+    for (size_t t = 0; t < (*alone)[0].size(); ++t) {
+      EXPECT_NEAR((*packed)[i][t], (*alone)[0][t], 1e-5) << "row " << i << " token " << t;
+    }
+  }
+}
+
+TEST(PackingTest, RequestsOfDifferentLengthsShareBatch) {
+  auto short_request = Replica().Prepare(TextInput("Tom had a ball.", " He"));
+  auto long_request =
+      Replica().Prepare(TextInput("Lily and her mom went to the park. They saw a big dog.", " The dog"));
+  ASSERT_TRUE(short_request.ok()) << short_request.status();
+  ASSERT_TRUE(long_request.ok()) << long_request.status();
+
+  const std::vector<PerturbationRef> packed_refs = {
+      {long_request->get(), 3}, {short_request->get(), 1}, {long_request->get(), 0}};
+  const auto packed = Replica().RunPerturbations(packed_refs);
+  ASSERT_TRUE(packed.ok()) << packed.status();
+  for (size_t i = 0; i < packed_refs.size(); ++i) {
+    const auto alone = Replica().RunPerturbations({packed_refs[i]});
+    ASSERT_TRUE(alone.ok()) << alone.status();
+    ASSERT_EQ((*packed)[i].size(), (*alone)[0].size());
+    for (size_t t = 0; t < (*alone)[0].size(); ++t) {
+      EXPECT_NEAR((*packed)[i][t], (*alone)[0][t], 1e-5) << "row " << i << " token " << t;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace atman::engine

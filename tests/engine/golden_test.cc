@@ -1,7 +1,11 @@
 // AtMan scores of the engine against golden scores of an independent float64
 // implementation on stories260K.
 
+#include <algorithm>
 #include <cmath>
+#include <map>
+#include <set>
+#include <tuple>
 #include <fstream>
 #include <string>
 
@@ -43,13 +47,20 @@ ExplainInput InputFor(const nlohmann::json& golden_case) {
   return input;
 }
 
-const LoadedModel& Stories(const EngineOptions& engine = {}) {
-  static std::map<std::pair<bool, bool>, std::unique_ptr<LoadedModel>> models;
-  auto& model = models[{engine.reuse_prefix, engine.project_targets_only}];
+// The same stories260K weights in the llama2.c layout and in the Hugging Face
+// Llama layout; every golden score must hold for both.
+const std::vector<std::string>& ModelDirectories() {
+  static const std::vector<std::string> directories = {"stories260K", "stories260K-hf"};
+  return directories;
+}
+
+const LoadedModel& Stories(const std::string& directory, const EngineOptions& engine = {}) {
+  static std::map<std::tuple<std::string, bool, bool>, std::unique_ptr<LoadedModel>> models;
+  auto& model = models[{directory, engine.reuse_prefix, engine.project_targets_only}];
   if (model == nullptr) {
     LoadOptions options;
     options.engine = engine;
-    auto loaded = LoadModelDirectory(testing::Stories260kDir(), options);
+    auto loaded = LoadModelDirectory(testing::SharedDir() + "/models/" + directory, options);
     EXPECT_TRUE(loaded.ok()) << loaded.status();
     model = std::move(loaded).value();
   }
@@ -62,14 +73,15 @@ double Tolerance(const nlohmann::json& golden, double expected) {
   return std::max(absolute, relative * std::abs(expected));
 }
 
-// Largest |actual - expected| over every score checked, for the report.
-double& MaxDifference() {
-  static double value = 0.0;
-  return value;
+// Largest |actual - expected| over every score checked, per model
+// directory, for the report.
+double& MaxDifference(const std::string& directory) {
+  static std::map<std::string, double> values;
+  return values[directory];
 }
 
 void ExpectMatchesGolden(const nlohmann::json& golden, const nlohmann::json& golden_case,
-                         const ExplainResult& result) {
+                         const ExplainResult& result, const std::string& directory) {
   const auto& expected_chunks = golden_case["chunks"];
   const auto& expected_scores = golden_case["scores"];
   const auto& per_token = golden_case["scores_per_target_token"];
@@ -87,7 +99,7 @@ void ExpectMatchesGolden(const nlohmann::json& golden, const nlohmann::json& gol
 
     const double expected = expected_scores[k];
     const double difference = std::abs(spans[k].score - expected);
-    MaxDifference() = std::max(MaxDifference(), difference);
+    MaxDifference(directory) = std::max(MaxDifference(directory), difference);
     EXPECT_LE(difference, Tolerance(golden, expected))
         << "unit " << k << " '" << spans[k].unit.text << "': " << spans[k].score << " vs "
         << expected;
@@ -95,13 +107,19 @@ void ExpectMatchesGolden(const nlohmann::json& golden, const nlohmann::json& gol
   }
 }
 
-class GoldenTest : public ::testing::TestWithParam<std::string> {
+class GoldenTest : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {
  protected:
+  const std::string& Directory() const { return std::get<0>(GetParam()); }
+  const std::string& CaseName() const { return std::get<1>(GetParam()); }
+  const ModelReplica& Replica(const EngineOptions& engine = {}) const {
+    return *Stories(Directory(), engine).replicas[0];
+  }
+
   nlohmann::json FindCase() const {
     for (const auto& golden_case : golden_["cases"]) {
-      if (golden_case["name"] == GetParam()) return golden_case;
+      if (golden_case["name"] == CaseName()) return golden_case;
     }
-    ADD_FAILURE() << "no golden case " << GetParam();
+    ADD_FAILURE() << "no golden case " << CaseName();
     return {};
   }
 
@@ -110,7 +128,7 @@ class GoldenTest : public ::testing::TestWithParam<std::string> {
 
 TEST_P(GoldenTest, ScoresMatch) {
   const nlohmann::json golden_case = FindCase();
-  const auto result = ExplainOnReplica(*Stories().replicas[0], InputFor(golden_case), 7);
+  const auto result = ExplainOnReplica(Replica(), InputFor(golden_case), 7);
   ASSERT_TRUE(result.ok()) << result.status();
 
   std::vector<int32_t> prompt_ids;
@@ -125,15 +143,16 @@ TEST_P(GoldenTest, ScoresMatch) {
   for (size_t t = 0; t < baseline.size(); ++t) {
     EXPECT_NEAR(result->baseline_cross_entropy[t], baseline[t], Tolerance(golden_, baseline[t]));
   }
-  ExpectMatchesGolden(golden_, golden_case, *result);
-  std::cout << "largest |score - golden| so far: " << MaxDifference() << "\n";
+  ExpectMatchesGolden(golden_, golden_case, *result, Directory());
+  std::cout << Directory() << ": largest |score - golden| so far: "
+            << MaxDifference(Directory()) << "\n";
 }
 
 TEST_P(GoldenTest, PerTokenScoresMatch) {
   const nlohmann::json golden_case = FindCase();
   ExplainInput input = InputFor(golden_case);
   input.settings.target_granularity = TargetGranularity::kPerToken;
-  const auto result = ExplainOnReplica(*Stories().replicas[0], input, 16);
+  const auto result = ExplainOnReplica(Replica(), input, 16);
   ASSERT_TRUE(result.ok()) << result.status();
 
   const auto& per_token = golden_case["scores_per_target_token"];
@@ -153,12 +172,12 @@ TEST_P(GoldenTest, PerTokenScoresMatch) {
 TEST_P(GoldenTest, SpeedUpsOffGiveSameScores) {
   const nlohmann::json golden_case = FindCase();
   const ExplainInput input = InputFor(golden_case);
-  const auto fast = ExplainOnReplica(*Stories().replicas[0], input, 8);
+  const auto fast = ExplainOnReplica(Replica(), input, 8);
   ASSERT_TRUE(fast.ok()) << fast.status();
 
   for (const EngineOptions options : {EngineOptions{false, true}, EngineOptions{true, false},
                                       EngineOptions{false, false}}) {
-    const auto slow = ExplainOnReplica(*Stories(options).replicas[0], input, 8);
+    const auto slow = ExplainOnReplica(Replica(options), input, 8);
     ASSERT_TRUE(slow.ok()) << slow.status();
     ASSERT_EQ(slow->explanations[0].spans.size(), fast->explanations[0].spans.size());
     for (size_t k = 0; k < fast->explanations[0].spans.size(); ++k) {
@@ -166,14 +185,20 @@ TEST_P(GoldenTest, SpeedUpsOffGiveSameScores) {
           << "unit " << k << " reuse_prefix=" << options.reuse_prefix
           << " project_targets_only=" << options.project_targets_only;
     }
-    ExpectMatchesGolden(golden_, golden_case, *slow);
+    ExpectMatchesGolden(golden_, golden_case, *slow, Directory());
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Stories260k, GoldenTest,
-                         ::testing::Values("kick_ball_token", "kick_ball_log_additive",
-                                           "lily_word", "park_sentence_similarity"),
-                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(
+    Stories260k, GoldenTest,
+    ::testing::Combine(::testing::ValuesIn(ModelDirectories()),
+                       ::testing::Values("kick_ball_token", "kick_ball_log_additive", "lily_word",
+                                         "park_sentence_similarity")),
+    [](const auto& info) {
+      std::string name = std::get<0>(info.param) + "_" + std::get<1>(info.param);
+      std::replace(name.begin(), name.end(), '-', '_');
+      return name;
+    });
 
 TEST(GoldenFileTest, EveryCaseHasATest) {
   const std::set<std::string> tested = {"kick_ball_token", "kick_ball_log_additive", "lily_word",
