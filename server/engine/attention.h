@@ -9,6 +9,22 @@
 
 namespace atman::engine {
 
+// Which keys each query row of ModifiedAttention must ignore.
+struct AttentionMask {
+  // [B or 1, 1, G * Tq, Tk] bool: true where a key is in the future of the
+  // query row or is padding. Rows are the G query heads of a key head
+  // stacked along the query axis.
+  torch::Tensor blocked;
+  // [B, 1, 1, Tk] bool, true for padding keys; undefined when no row of the
+  // batch has padding.
+  torch::Tensor padding;
+};
+
+// Builds the mask for queries at positions start .. start + query_length - 1
+// and `group` query heads per key head. key_valid: [B, Tk] bool.
+AttentionMask MakeAttentionMask(const torch::Tensor& key_valid, int64_t start,
+                                int64_t query_length, int64_t group);
+
 // Causal scaled dot-product attention with one AtMan modifier per key.
 //
 // q: [B, H, Tq, D] for query positions start .. start + Tq - 1.
@@ -27,6 +43,11 @@ namespace atman::engine {
 torch::Tensor ModifiedAttention(const torch::Tensor& q, const torch::Tensor& k,
                                 const torch::Tensor& v, const torch::Tensor& modifiers,
                                 const torch::Tensor& key_valid, int64_t start, ControlMode mode);
+
+// The same with a mask built once per forward pass and shared by the layers.
+torch::Tensor ModifiedAttention(const torch::Tensor& q, const torch::Tensor& k,
+                                const torch::Tensor& v, const torch::Tensor& modifiers,
+                                const AttentionMask& mask, ControlMode mode);
 
 }  // namespace atman::engine
 

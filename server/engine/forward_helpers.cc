@@ -29,6 +29,13 @@ ForwardState PrepareForward(const ForwardBatch& batch, torch::Device device) {
   return state;
 }
 
+ForwardState PrepareForward(const ForwardBatch& batch, torch::Device device, int64_t group) {
+  ForwardState state = PrepareForward(batch, device);
+  state.attention_mask = MakeAttentionMask(state.key_valid, batch.start,
+                                           state.computed_ids.size(1), group);
+  return state;
+}
+
 torch::Tensor JoinPrefix(const ForwardBatch& batch, int64_t layer, bool values,
                          const torch::Tensor& computed) {
   if (batch.start == 0) return computed;

@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 
+#include "server/engine/attention.h"
 #include "server/engine/causal_lm.h"
 
 namespace atman::engine {
@@ -22,11 +23,17 @@ struct ForwardState {
   torch::Tensor key_valid;
   // [B, N] indices into the computed positions whose logits are returned.
   torch::Tensor logit_rows;
+  // Built once per pass by the model, which knows its head grouping.
+  AttentionMask attention_mask;
 };
 
 // Moves the batch's tensors to `device` and derives masks and indices.
 // Throws c10::Error on inconsistent shapes.
 ForwardState PrepareForward(const ForwardBatch& batch, torch::Device device);
+
+// Returns the state with the attention mask for `group` query heads per key
+// head filled in.
+ForwardState PrepareForward(const ForwardBatch& batch, torch::Device device, int64_t group);
 
 // Prepends the cached keys (or values) of positions [0, start) of each row
 // to `computed` ([B, KV, T - start, D]); returns [B, KV, T, D].

@@ -110,8 +110,8 @@ class Gpt2Model : public CausalLm {
     const auto values = JoinPrefix(batch, index, /*values=*/true, v);
     StoreCache(batch, index, keys, values);
 
-    const auto attended = ModifiedAttention(q, keys, values, state.modifiers, state.key_valid,
-                                            batch.start, batch.mode);
+    const auto attended =
+        ModifiedAttention(q, keys, values, state.modifiers, state.attention_mask, batch.mode);
     return Linear(attended.transpose(1, 2).reshape({rows, length, config_.dim}),
                   layer.attention_out_weight, layer.attention_out_bias);
   }
@@ -126,7 +126,8 @@ class Gpt2Model : public CausalLm {
 
   torch::Tensor ForwardImpl(const ForwardBatch& batch) const {
     torch::InferenceMode inference;
-    const ForwardState state = PrepareForward(batch, device());
+    // GPT-2 has one key head per query head.
+    const ForwardState state = PrepareForward(batch, device(), /*group=*/1);
     const int64_t rows = state.computed_ids.size(0);
     const int64_t length = state.computed_ids.size(1);
 

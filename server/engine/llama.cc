@@ -124,8 +124,8 @@ class LlamaModel : public CausalLm {
     const auto values = JoinPrefix(batch, index, /*values=*/true, v);
     StoreCache(batch, index, keys, values);
 
-    const auto attended = ModifiedAttention(q, keys, values, state.modifiers, state.key_valid,
-                                            batch.start, batch.mode);
+    const auto attended =
+        ModifiedAttention(q, keys, values, state.modifiers, state.attention_mask, batch.mode);
     return Linear(attended.transpose(1, 2).reshape({b, length, config_.dim}), layer.wo);
   }
 
@@ -137,7 +137,8 @@ class LlamaModel : public CausalLm {
 
   torch::Tensor ForwardImpl(const ForwardBatch& batch) const {
     torch::InferenceMode inference;
-    const ForwardState state = PrepareForward(batch, device());
+    const ForwardState state =
+        PrepareForward(batch, device(), config_.heads / config_.kv_heads);
 
     auto x = weights_.token_embedding.index_select(0, state.computed_ids.reshape({-1}))
                  .view({state.computed_ids.size(0), state.computed_ids.size(1), config_.dim})

@@ -59,15 +59,16 @@ int64_t ExpectedFloats(const Header& h) {
   return total;
 }
 
-// Reads consecutive float32 arrays from the weights that follow the header.
+// Hands out consecutive float32 arrays of the weights as views into one
+// buffer, so loading holds the weights in memory once.
 class WeightReader {
  public:
-  explicit WeightReader(std::vector<float> data) : data_(std::move(data)) {}
+  explicit WeightReader(torch::Tensor data) : data_(std::move(data)) {}
 
   torch::Tensor Take(std::vector<int64_t> shape) {
     int64_t count = 1;
     for (int64_t d : shape) count *= d;
-    auto tensor = torch::from_blob(data_.data() + offset_, shape, torch::kFloat32).clone();
+    auto tensor = data_.narrow(0, offset_, count).view(shape);
     offset_ += count;
     return tensor;
   }
@@ -75,7 +76,7 @@ class WeightReader {
   void Skip(int64_t count) { offset_ += count; }
 
  private:
-  std::vector<float> data_;
+  torch::Tensor data_;
   int64_t offset_ = 0;
 };
 
@@ -138,8 +139,8 @@ absl::StatusOr<std::unique_ptr<CausalLm>> LoadLlama2cCheckpoint(const std::strin
         " bytes of weights after it, the file has ", file_bytes));
   }
 
-  std::vector<float> data(expected_bytes / 4);
-  file.read(reinterpret_cast<char*>(data.data()), expected_bytes);
+  auto data = torch::empty({expected_bytes / 4}, torch::kFloat32);
+  file.read(reinterpret_cast<char*>(data.data_ptr<float>()), expected_bytes);
   WeightReader reader(std::move(data));
   LlamaWeights weights = ReadWeights(h, reader);
 
