@@ -29,6 +29,7 @@
 #include "absl/strings/str_cat.h"
 #include "bench/bench_runner.h"
 #include "bench/process_memory.h"
+#include "server/engine/allocator_tuning.h"
 #include "server/engine/tokenizer.h"
 #include "tools/random_llama.h"
 
@@ -337,5 +338,6 @@ int main(int argc, char** argv) {
       "Times AtMan explanations with the exact speed-ups on and off.\n"
       "Usage: atman_bench [--lengths=64,128,256,480] [--repeats=3] [--threads=N]");
   absl::ParseCommandLine(argc, argv);
+  atman::engine::KeepFreedMemoryForReuse();
   return atman::bench::Run();
 }

@@ -54,8 +54,10 @@ SteadyClock::time_point ScheduledStart(const RunPlan& plan, int64_t index) {
   return plan.start + std::chrono::duration_cast<SteadyClock::duration>(offset);
 }
 
-void SendOne(const RunPlan& plan, const Connection& connection, atman::v1::Explainer::Stub& stub,
-             int64_t index, SteadyClock::time_point scheduled, WorkerResult& result) {
+// Returns the status code of the call.
+grpc::StatusCode SendOne(const RunPlan& plan, const Connection& connection,
+                         atman::v1::Explainer::Stub& stub, int64_t index,
+                         SteadyClock::time_point scheduled, WorkerResult& result) {
   const atman::v1::ExplainRequest request = BuildLoadRequest(*plan.options, index);
   atman::v1::ExplainResponse response;
 
@@ -70,21 +72,35 @@ void SendOne(const RunPlan& plan, const Connection& connection, atman::v1::Expla
   } else {
     ++result.errors[StatusCodeName(status.error_code())];
   }
+  return status.error_code();
 }
+
+// After UNAVAILABLE (server gone, draining or still loading) a worker waits
+// before its next request, doubling the wait up to a limit, so a dead
+// server is not flooded with calls that fail at once.
+constexpr std::chrono::milliseconds kFirstBackoff(10);
+constexpr std::chrono::milliseconds kMaxBackoff(1000);
 
 void RunWorker(RunPlan& plan, const Connection& connection, WorkerResult& result) {
   auto stub = atman::v1::Explainer::NewStub(connection.channel());
   const int64_t max_requests = plan.options->max_requests;
 
+  std::chrono::milliseconds backoff(0);
   while (true) {
     const int64_t index = plan.next_index.fetch_add(1);
     if (max_requests > 0 && index >= max_requests) return;
 
-    const SteadyClock::time_point scheduled = ScheduledStart(plan, index);
+    const SteadyClock::time_point scheduled =
+        std::max(ScheduledStart(plan, index), SteadyClock::now() + backoff);
     if (scheduled >= plan.end) return;
     std::this_thread::sleep_until(scheduled);
 
-    SendOne(plan, connection, *stub, index, scheduled, result);
+    const grpc::StatusCode code = SendOne(plan, connection, *stub, index, scheduled, result);
+    if (code == grpc::StatusCode::UNAVAILABLE) {
+      backoff = std::min(kMaxBackoff, std::max(kFirstBackoff, backoff * 2));
+    } else {
+      backoff = std::chrono::milliseconds(0);
+    }
   }
 }
 

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "server/engine/allocator_tuning.h"
 #include "server/engine/blas_check.h"
 #include "server/service/server.h"
 
@@ -102,6 +103,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   LogBlas();
+  atman::engine::KeepFreedMemoryForReuse();
   auto server = atman::service::Server::Start(OptionsFromFlags());
   if (!server.ok()) {
     LOG(ERROR) << "Server failed to start: " << server.status();

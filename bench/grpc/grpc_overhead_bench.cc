@@ -17,6 +17,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_split.h"
 #include "atman/v1/atman.grpc.pb.h"
+#include "server/engine/allocator_tuning.h"
 #include "server/engine/explainer.h"
 #include "server/engine/model_repository.h"
 #include "server/service/server.h"
@@ -87,6 +88,7 @@ atman::v1::ExplainRequest ToRequest(const atman::engine::ExplainInput& input) {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  atman::engine::KeepFreedMemoryForReuse();
   const fs::path model_dir = fs::absolute(absl::GetFlag(FLAGS_model_dir));
   const fs::path repository = fs::temp_directory_path() / "atman-grpc-overhead-bench";
   fs::remove_all(repository);
