@@ -30,6 +30,7 @@
 #include "bench/bench_runner.h"
 #include "bench/process_memory.h"
 #include "server/engine/allocator_tuning.h"
+#include "server/engine/blas_check.h"
 #include "server/engine/tokenizer.h"
 #include "tools/random_llama.h"
 
@@ -198,7 +199,7 @@ nlohmann::json MachineJson() {
   machine["memory_bytes"] = MemTotalBytes();
   machine["torch_threads"] = torch::get_num_threads();
   machine["libtorch_version"] = TORCH_VERSION;
-  machine["blas_library"] = LoadedBlasLibrary();
+  machine["blas_library"] = engine::LoadedBlasLibrary();
   return machine;
 }
 

@@ -68,17 +68,4 @@ int64_t DevicePeakBytes(const std::string& device) {
 #endif
 }
 
-std::string LoadedBlasLibrary() {
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  while (std::getline(maps, line)) {
-    const size_t slash = line.find('/');
-    if (slash == std::string::npos) continue;
-    const std::string path = line.substr(slash);
-    const std::string name = path.substr(path.rfind('/') + 1);
-    if (name.find("blas") != std::string::npos) return path;
-  }
-  return "";
-}
-
 }  // namespace atman::bench

@@ -28,10 +28,6 @@ void ResetDevicePeakBytes(const std::string& device);
 // for CPU devices and in builds without CUDA.
 int64_t DevicePeakBytes(const std::string& device);
 
-// Returns the path of the first mapped shared object of this process whose
-// name contains "blas" (the BLAS that LibTorch calls), or "" when none is.
-std::string LoadedBlasLibrary();
-
 }  // namespace atman::bench
 
 #endif  // ATMAN_BENCH_PROCESS_MEMORY_H_

@@ -17,8 +17,8 @@ build/server/atman-server --model_repository="$repository" --default_model=stori
 server=$!
 trap 'kill -TERM "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
 
-# The server answers UNAVAILABLE until its models are loaded; try for up to
-# 60 seconds.
+# The server returns UNAVAILABLE until its models are loaded, so try for up
+# to 60 seconds.
 for attempt in $(seq 60); do
   if build/client/atman models --server="127.0.0.1:$port" 2>/dev/null; then break; fi
   if ! kill -0 "$server" 2>/dev/null; then

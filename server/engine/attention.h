@@ -9,7 +9,7 @@
 
 namespace atman::engine {
 
-// Which keys each query row of ModifiedAttention must ignore.
+// Keys that each query row of ModifiedAttention ignores.
 struct AttentionMask {
   // [B or 1, 1, G * Tq, Tk] bool: true where a key is in the future of the
   // query row or is padding. Rows are the G query heads of a key head

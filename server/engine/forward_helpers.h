@@ -23,7 +23,7 @@ struct ForwardState {
   torch::Tensor key_valid;
   // [B, N] indices into the computed positions whose logits are returned.
   torch::Tensor logit_rows;
-  // Built once per pass by the model, which knows its head grouping.
+  // Built once per pass by the model from its head grouping.
   AttentionMask attention_mask;
 };
 

@@ -10,8 +10,8 @@
 
 namespace atman::engine {
 
-// How RoPE pairs the dimensions of a head: llama2.c rotates adjacent pairs
-// (2i, 2i+1); Hugging Face checkpoints rotate the two halves (i, i + D/2).
+// Pairing of a head's dimensions in RoPE. llama2.c rotates adjacent pairs
+// (2i, 2i+1), and Hugging Face checkpoints rotate the two halves (i, i + D/2).
 enum class RopeStyle { kAdjacentPairs, kRotateHalf };
 
 struct LlamaConfig {

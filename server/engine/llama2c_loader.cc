@@ -60,7 +60,7 @@ int64_t ExpectedFloats(const Header& h) {
 }
 
 // Hands out consecutive float32 arrays of the weights as views into one
-// buffer, so loading holds the weights in memory once.
+// buffer, so loading keeps a single copy of the weights in memory.
 class WeightReader {
  public:
   explicit WeightReader(torch::Tensor data) : data_(std::move(data)) {}

@@ -26,7 +26,8 @@ namespace fs = std::filesystem;
 
 constexpr char kConfigFile[] = "atman-model.json";
 
-// What a model directory holds, from its config file or its files.
+// Files and identity of a model directory, from its config file or detected
+// from the files it contains.
 struct DirectoryLayout {
   std::string name;
   std::string version;

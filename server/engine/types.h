@@ -37,7 +37,7 @@ struct ExplainSettings {
   bool normalize = false;
 };
 
-// One explanation request as the engine sees it.
+// One explanation request in the engine's terms.
 struct ExplainInput {
   // Exactly one of prompt_text and prompt_token_ids is used, per prompt_is_text.
   bool prompt_is_text = true;
@@ -93,7 +93,7 @@ struct ExplainResult {
   int64_t forward_passes = 0;
 };
 
-// What a loaded model reports about itself.
+// Description of a loaded model: identity, shape and checkpoint format.
 struct ModelInfo {
   std::string name;
   std::string version;
