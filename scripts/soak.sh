@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Soak test: runs `atman bench` against a fresh atman-server on 127.0.0.1 in
-# consecutive rounds and checks that the server's resident memory stays flat:
-# after the last round it must be within --tolerance percent of after the
-# second round (the first round warms caches and allocators up).
+# consecutive rounds and checks that the server's resident memory stays flat.
+# After the last round it must be within --tolerance percent of its value
+# after the second round, because the first round warms caches and
+# allocators up.
 #
 # Usage: scripts/soak.sh [--build DIR] [--duration_s N] [--rounds N]
 #                        [--concurrency N] [--tolerance PERCENT]

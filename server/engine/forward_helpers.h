@@ -36,7 +36,7 @@ ForwardState PrepareForward(const ForwardBatch& batch, torch::Device device);
 ForwardState PrepareForward(const ForwardBatch& batch, torch::Device device, int64_t group);
 
 // Prepends the cached keys (or values) of positions [0, start) of each row
-// to `computed` ([B, KV, T - start, D]); returns [B, KV, T, D].
+// to `computed` ([B, KV, T - start, D]) and returns [B, KV, T, D].
 torch::Tensor JoinPrefix(const ForwardBatch& batch, int64_t layer, bool values,
                          const torch::Tensor& computed);
 

@@ -28,7 +28,7 @@ struct TokenSpan {
 // kCustom: cut after each occurrence of `delimiter`.
 //
 // A token belongs to the unit containing its first non-white-space code
-// point; a token that covers no text joins the unit of the token before it.
+// point. A token that covers no text joins the unit of the token before it.
 // Units that own no token, or contain only white space, are dropped.
 // Returns INVALID_ARGUMENT when no unit is left.
 absl::StatusOr<std::vector<Unit>> CutUnits(absl::string_view prompt_text,

@@ -37,7 +37,7 @@ class RealClock : public Clock {
 };
 
 // A clock that moves only when AdvanceTime or SetTime is called. A wait ends
-// when its condition holds or when the fake time reaches its deadline.
+// when its condition is true or when the fake time reaches its deadline.
 //
 // Every mutex that a waiter passes to AwaitWithDeadline must stay alive while
 // that wait lasts and while an AdvanceTime or SetTime call that started
